@@ -1,0 +1,3 @@
+from manifestkit.cli import main
+
+main()
