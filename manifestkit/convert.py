@@ -33,9 +33,10 @@ def convert_folders(root: str | os.PathLike[str], output: str | os.PathLike[str]
                     label_attribute: str | None = None, creation_date: str | _dt.datetime | None = None,
                     skip_invalid: bool = False, progress: Progress | None = None) -> Summary:
     """Convert a folder-per-label tree to an image-level (classification) manifest."""
-    ds = read_folders(root, skip_invalid=skip_invalid)
+    # The scan (one header probe per image) is the slow part, so progress follows the reader.
+    ds = read_folders(root, skip_invalid=skip_invalid, progress=progress)
     return write_manifest(ds, output, s3_prefix=s3_prefix, label_attribute=label_attribute,
-                          creation_date_value=creation_date, progress=progress)
+                          creation_date_value=creation_date)
 
 
 def write_report(summary: Summary, path: str | os.PathLike[str]) -> None:

@@ -24,6 +24,8 @@ _TAIL = 1024
 # JPEG start-of-frame markers (baseline, progressive, lossless, arithmetic); not DHT/JPG/DAC (C4, C8, CC).
 _SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}
+# BMP DIB header sizes (little-endian); checking them keeps text files starting with "BM" out.
+_BMP_HEADERS = frozenset(n.to_bytes(4, "little") for n in (12, 16, 40, 52, 56, 64, 108, 124))
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +63,7 @@ def sniff_format(head: bytes) -> str | None:
         return "PNG"
     if head[:6] in (b"GIF87a", b"GIF89a"):
         return "GIF"
-    if head[:2] == b"BM":
+    if head[:2] == b"BM" and head[14:18] in _BMP_HEADERS:
         return "BMP"
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "WEBP"
@@ -120,14 +122,17 @@ def _probe(fp: BinaryIO, size: int, name: str, *, check_tail: bool) -> ImageInfo
             w, h = struct.unpack_from("<HH", head, 6)
             ch, bits, orient = 3, 8, 1
         elif fmt == "BMP":
-            w, h = struct.unpack_from("<ii", head, 18)
-            h = abs(h)
+            # OS/2 BITMAPCOREHEADER (12 bytes) stores 16-bit sizes; every later header 32-bit signed ones
+            # (a negative height means top-down rows).
+            (dib,) = struct.unpack_from("<I", head, 14)
+            w, h = struct.unpack_from("<HH" if dib == 12 else "<ii", head, 18)
+            w, h = abs(w), abs(h)
             ch, bits, orient = 3, 8, 1
         elif fmt == "WEBP":
             w, h = _webp(head, name)
             ch, bits, orient = 3, 8, 1
         elif fmt == "TIFF":
-            w, h, orient = _tiff_dims(head, name)
+            w, h, orient = _tiff_dims(fp, head, name)
             ch, bits = 3, 8
         else:
             w, h, ch, bits, orient = 0, 0, 3, 8, 1
@@ -225,6 +230,8 @@ def _webp(head: bytes, name: str) -> tuple[int, int]:
         return w & 0x3FFF, h & 0x3FFF
     if kind == b"VP8L":
         b = head[21:25]
+        if len(b) < 4:
+            raise ImageError("truncated WebP header", path=name)
         w = 1 + (((b[1] & 0x3F) << 8) | b[0])
         h = 1 + (((b[3] & 0xF) << 10) | (b[2] << 2) | ((b[1] & 0xC0) >> 6))
         return w, h
@@ -235,9 +242,14 @@ def _webp(head: bytes, name: str) -> tuple[int, int]:
     raise ImageError("corrupt WebP header", path=name)
 
 
-def _tiff_dims(head: bytes, name: str) -> tuple[int, int, int]:
+def _tiff_dims(fp: BinaryIO, head: bytes, name: str) -> tuple[int, int, int]:
     e = "<" if head[:2] == b"II" else ">"
     (ifd,) = struct.unpack_from(e + "I", head, 4)
+    if ifd + 2 > len(head):
+        # Many writers put the first IFD after the pixel data: read just that directory.
+        fp.seek(ifd)
+        head = fp.read(2 + 12 * 64)
+        ifd = 0
     (count,) = struct.unpack_from(e + "H", head, ifd)
     w = h = 0
     orient = 1

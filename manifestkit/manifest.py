@@ -254,13 +254,18 @@ def parse_line(obj: dict[str, Any], *, line: int | None = None) -> ImageItem:
             if isinstance(size, dict):
                 width, height = size.get("width"), size.get("height")
                 depth = size.get("depth", 3) if isinstance(size.get("depth", 3), int) else 3
-            cmap = meta.get("class-map") or {}
-            objects = meta.get("objects") or []
-            for i, ann in enumerate(value.get("annotations") or []):
+            cmap = meta.get("class-map")
+            cmap = cmap if isinstance(cmap, dict) else {}
+            objects = meta.get("objects")
+            objects = objects if isinstance(objects, list) else []
+            anns = value.get("annotations")
+            if anns is not None and not isinstance(anns, list):
+                raise ManifestError(f"the annotations of attribute {attr!r} are not a list", line=line)
+            for i, ann in enumerate(anns or []):
                 if not isinstance(ann, dict):
                     continue
                 cid = ann.get("class_id")
-                cname = cmap.get(str(cid)) if isinstance(cmap, dict) else None
+                cname = cmap.get(str(cid))
                 conf = 1.0
                 if i < len(objects) and isinstance(objects[i], dict):
                     c = objects[i].get("confidence", 1.0)

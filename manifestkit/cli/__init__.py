@@ -10,6 +10,13 @@ from ._common import app
 
 # Importing the command modules registers their commands on ``app``.
 from . import convert as _convert  # noqa: F401,E402
+from . import sources as _sources  # noqa: F401,E402
+from . import stage as _stage  # noqa: F401,E402
+from . import rekognition as _rekognition  # noqa: F401,E402
+from . import stats as _stats  # noqa: F401,E402
+from . import validate as _validate  # noqa: F401,E402
+from . import split as _split  # noqa: F401,E402
+from . import prepare as _prepare  # noqa: F401,E402
 
 __all__ = ["app", "main"]
 

@@ -107,7 +107,8 @@ def folders(
     label_attribute: LabelAttr = None,
     creation_date: CreationDate = None,
     skip_invalid: Annotated[bool, typer.Option("--skip-invalid",
-                                               help="Leave out corrupt images instead of failing.")] = False,
+                                               help="Leave out corrupt images, broken or outside links and "
+                                                    "undecodable names instead of failing.")] = False,
 ) -> None:
     """Convert a folder-per-label tree into an image-level (classification) manifest.
 
