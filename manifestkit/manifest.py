@@ -17,7 +17,7 @@ from typing import IO, Any
 import msgspec
 
 from .errors import ManifestError, ManifestKitError
-from .model import Box, Dataset, ImageItem, Summary, Task
+from .model import Batched, Box, Dataset, ImageItem, Summary, Task
 from .uris import normalize_prefix, parse_s3_uri
 
 __all__ = [
@@ -157,44 +157,58 @@ def item_to_line(item: ImageItem, *, task: Task, source_ref: str, classes: dict[
     return line
 
 
-def write_manifest(dataset: Dataset, path: str | os.PathLike[str], *, s3_prefix: str,
+def write_manifest(dataset: Dataset, path: str | os.PathLike[str], *, s3_prefix: str | None = None,
                    label_attribute: str | None = None, creation_date_value: str | _dt.datetime | None = None,
-                   progress: Progress | None = None) -> Summary:
+                   progress: Progress | None = None, duplicates: str = "error",
+                   summary: Summary | None = None) -> Summary:
     """Write ``dataset`` as a manifest at ``path`` (``.manifest`` added if missing), atomically.
 
-    Each line's ``source-ref`` is ``s3_prefix`` + the item's relative path. Two items mapping to one
-    ``source-ref`` are an error. Returns the dataset's summary with the written counts filled in.
-    ``progress`` is called with the number of items handled since its last call.
+    An item keeps its own ``source_ref`` when it has one (items read from a manifest, Ground Truth outputs,
+    CSV rows with ``s3://`` URIs); otherwise its ``source-ref`` is ``s3_prefix`` + its relative path. In a
+    detection dataset, items with boxes or a known size become box lines, the others image-label lines.
+    ``duplicates``: ``error`` (two items with one ``source-ref`` fail the write, and nothing is written)
+    or ``skip`` (the later ones are left out and reported). Returns the summary (``summary`` or the
+    dataset's) with the written counts filled in. ``progress`` is called with the number of items handled
+    since its last call.
     """
-    prefix = normalize_prefix(s3_prefix)
+    prefix = normalize_prefix(s3_prefix) if s3_prefix else None
     attribute = label_attribute or default_label_attribute(dataset.task)
     _check_attribute(attribute)
     date = creation_date(creation_date_value)
     target = manifest_path(path)
-    summary = dataset.summary
+    summary = summary if summary is not None else dataset.summary
     summary.task = dataset.task.value
     seen: set[str] = set()
-    pending = 0
+    tick = Batched(progress)
     with atomic_writer(target) as fp:
         for item in dataset:
-            ref = prefix + item.path
+            if item.source_ref:
+                ref = item.source_ref
+            elif prefix is not None:
+                ref = prefix + item.path
+            else:
+                raise ManifestKitError("the images are given by relative paths: pass --s3-prefix "
+                                       "s3://BUCKET/PREFIX/ to say where they will be in S3")
             if ref in seen:
-                raise ManifestError(f"two images map to the same source-ref {ref}", path=item.path)
+                if duplicates == "error":
+                    raise ManifestError(f"two images map to the same source-ref {ref}", path=item.path)
+                summary.note("MK_DUPLICATE_SOURCE_REF", "image already written (same source-ref): the later "
+                             "line was left out", f"{item.source_id or item.path} ({ref})")
+                continue
             seen.add(ref)
-            line = item_to_line(item, task=dataset.task, source_ref=ref, classes=dataset.classes,
-                                attribute=attribute, date=date)
+            task = Task.DETECTION if dataset.task is Task.DETECTION and (item.boxes or item.width) \
+                else Task.CLASSIFICATION
+            line = item_to_line(item, task=task, source_ref=ref, classes=dataset.classes, attribute=attribute,
+                                date=date)
             if line is None:
-                summary.note("MK_UNLABELLED_IMAGE", "image has no label and was not written", item.path)
+                summary.note("MK_UNLABELLED_IMAGE", "image has no label and was not written",
+                             item.source_id or item.path)
             else:
                 fp.write(_encode(line))
                 fp.write(b"\n")
                 summary.count_item(item)
-            pending += 1
-            if progress is not None and pending >= 1000:
-                progress(pending)
-                pending = 0
-    if progress is not None and pending:
-        progress(pending)
+            tick()
+    tick.flush()
     summary.output = target
     return summary
 

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "Batched",
     "Box",
     "Dataset",
     "ImageItem",
@@ -175,6 +176,31 @@ class Dataset:
 
     def __iter__(self) -> Iterator[ImageItem]:
         return iter(self.items)
+
+
+class Batched:
+    """Calls ``progress(n)`` once per ``every`` ticks rather than per item: a tqdm update costs more than
+    the per-item work of a fast loop. Call ``flush()`` at the end for the remainder."""
+
+    __slots__ = ("_progress", "_every", "_pending")
+
+    def __init__(self, progress: Callable[[int], None] | None, every: int = 1000) -> None:
+        self._progress = progress
+        self._every = every
+        self._pending = 0
+
+    def __call__(self, n: int = 1) -> None:
+        if self._progress is None:
+            return
+        self._pending += n
+        if self._pending >= self._every:
+            self._progress(self._pending)
+            self._pending = 0
+
+    def flush(self) -> None:
+        if self._progress is not None and self._pending:
+            self._progress(self._pending)
+            self._pending = 0
 
 
 def round_half_up(x: float) -> int:

@@ -18,76 +18,24 @@ import random
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-import msgspec
-
-from .errors import ManifestError, ManifestKitError
-from .manifest import (_check_attribute, atomic_writer, creation_date, default_label_attribute, item_to_line,
-                       manifest_path, read_manifest)
+from .errors import ManifestKitError
+from .manifest import read_manifest, write_manifest
 from .model import Dataset, ImageItem, Summary, Task
 from .sources._shared import Reiterable
-from .uris import normalize_prefix
 
 __all__ = ["convert_source", "filter_manifest", "merge_manifests", "relabel_manifest", "write_dataset"]
 
 Progress = Callable[[int], None]
-_encode = msgspec.json.Encoder().encode
 
 
 def write_dataset(dataset: Dataset, path: str | os.PathLike[str], *, s3_prefix: str | None = None,
                   label_attribute: str | None = None, creation_date_value: str | _dt.datetime | None = None,
                   progress: Progress | None = None, duplicates: str = "error",
                   summary: Summary | None = None) -> Summary:
-    """Write ``dataset`` as a manifest at ``path`` (``.manifest`` added), atomically.
-
-    An item keeps its own ``source_ref`` when it has one (Ground Truth outputs, CSV rows with ``s3://``
-    URIs); otherwise its ``source-ref`` is ``s3_prefix`` + its path. Items with boxes or an image size in a
-    detection dataset become box lines, the others image-label lines. ``duplicates``: ``error`` (two items
-    with one ``source-ref`` fail the write) or ``skip`` (the later ones are left out and reported).
-    """
-    prefix = normalize_prefix(s3_prefix) if s3_prefix else None
-    attribute = label_attribute or default_label_attribute(dataset.task)
-    _check_attribute(attribute)
-    date = creation_date(creation_date_value)
-    target = manifest_path(path)
-    summary = summary if summary is not None else dataset.summary
-    summary.task = dataset.task.value
-    seen: set[str] = set()
-    pending = 0
-    with atomic_writer(target) as fp:
-        for item in dataset:
-            if item.source_ref:
-                ref = item.source_ref
-            elif prefix is not None:
-                ref = prefix + item.path
-            else:
-                raise ManifestKitError("the images are given by relative paths: pass --s3-prefix "
-                                       "s3://BUCKET/PREFIX/ to say where they will be in S3")
-            if ref in seen:
-                if duplicates == "error":
-                    raise ManifestError(f"two images map to the same source-ref {ref}", path=item.path)
-                summary.note("MK_DUPLICATE_SOURCE_REF", "image already written (same source-ref): the later "
-                             "line was left out", f"{item.source_id or item.path} ({ref})")
-                continue
-            seen.add(ref)
-            task = Task.DETECTION if dataset.task is Task.DETECTION and (item.boxes or item.width) \
-                else Task.CLASSIFICATION
-            line = item_to_line(item, task=task, source_ref=ref, classes=dataset.classes, attribute=attribute,
-                                date=date)
-            if line is None:
-                summary.note("MK_UNLABELLED_IMAGE", "image has no label and was not written",
-                             item.source_id or item.path)
-            else:
-                fp.write(_encode(line))
-                fp.write(b"\n")
-                summary.count_item(item)
-            pending += 1
-            if progress is not None and pending >= 1000:
-                progress(pending)
-                pending = 0
-    if progress is not None and pending:
-        progress(pending)
-    summary.output = target
-    return summary
+    """Write ``dataset`` as a manifest at ``path``: :func:`manifest.write_manifest` under its older name."""
+    return write_manifest(dataset, path, s3_prefix=s3_prefix, label_attribute=label_attribute,
+                          creation_date_value=creation_date_value, progress=progress, duplicates=duplicates,
+                          summary=summary)
 
 
 def convert_source(fmt: str, source: str | os.PathLike[str], output: str | os.PathLike[str], *,

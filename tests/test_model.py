@@ -68,3 +68,16 @@ def test_summary_counts_and_bounds_examples() -> None:
 def test_all_labels_keeps_first_seen_order() -> None:
     item = ImageItem("a", labels=("b", "a"), boxes=(Box("c", 0, 0, 1, 1), Box("a", 0, 0, 1, 1)))
     assert item.all_labels == ("b", "a", "c")
+
+
+def test_batched_progress_reports_every_n_and_the_rest() -> None:
+    from manifestkit.model import Batched
+
+    calls: list[int] = []
+    tick = Batched(calls.append, every=3)
+    for _ in range(7):
+        tick()
+    tick.flush()
+    tick.flush()
+    assert calls == [3, 3, 1]
+    Batched(None)()  # no callback: nothing to do, no error
