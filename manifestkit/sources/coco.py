@@ -654,9 +654,6 @@ class _Items:
         self.passes = 0
         self._rounded_examples = self._rounded_later = 0
 
-    def __len__(self) -> int:
-        return len(self.images)
-
     def __iter__(self) -> Iterator[ImageItem]:
         self.passes += 1
         return self._generate(self.summary.note if self.passes == 1 else _no_note)
