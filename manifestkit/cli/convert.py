@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
+from typer.core import TyperGroup
 
 from .. import convert as lib
 from ..model import Summary
 from ._common import app, err, errors_to_exit, progress_bar
 
-convert_app = typer.Typer(help="Convert a labelled dataset into a Rekognition Custom Labels manifest.",
-                          no_args_is_help=True)
+class _DefaultToAuto(TyperGroup):
+    """``manifestkit convert SOURCE ...`` (no format) means ``manifestkit convert auto SOURCE ...``."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and not args[0].startswith("-") and args[0] not in self.commands:
+            args = ["auto", *args]
+        return super().parse_args(ctx, args)
+
+
+convert_app = typer.Typer(help="Convert a labelled dataset into a Rekognition Custom Labels manifest. "
+                               "With no format (convert SOURCE ...) the format is detected.",
+                          no_args_is_help=True, cls=_DefaultToAuto)
 app.add_typer(convert_app, name="convert")
 
 

@@ -12,6 +12,7 @@ import typer
 from .. import export as export_lib
 from .. import fix as fix_lib
 from .. import ops
+from ..errors import ManifestKitError
 from ..model import Summary
 from ..sources import detect_format
 from ._common import app, err, errors_to_exit, progress_bar
@@ -167,20 +168,32 @@ def auto(
     source: Annotated[Path, typer.Argument(help="A dataset folder or file in any supported format.")],
     output: Output,
     s3_prefix: OptS3Prefix = None,
+    images: Images = None,
     report: Report = None,
     label_attribute: LabelAttr = None,
     creation_date: CreationDate = None,
 ) -> None:
     """Detect the source format, say what was detected, and convert with default options.
 
+    Also what `manifestkit convert SOURCE ...` (no format) runs.
+
     \b
     Example:
-      manifestkit convert auto dataset/ --s3-prefix s3://my-bucket/data/ -o data.manifest
+      manifestkit convert dataset/ --s3-prefix s3://my-bucket/data/ -o data.manifest
+      manifestkit convert auto instances.json --images images/ --s3-prefix s3://my-bucket/data/ -o d.manifest
     """
     with errors_to_exit():
         fmt, reason = detect_format(source)
         err(f"detected {fmt}: {reason}")
-    _convert(fmt, source, output, s3_prefix, report, label_attribute, creation_date)
+        if images is not None and fmt not in _TAKES_IMAGES:
+            raise ManifestKitError(f"--images does not apply to {fmt} sources (their image paths are in the "
+                                   "source itself)")
+    options = {"images": images} if images is not None else {}
+    _convert(fmt, source, output, s3_prefix, report, label_attribute, creation_date, **options)
+
+
+# Formats whose reader takes a separate images folder.
+_TAKES_IMAGES = frozenset({"coco", "voc", "csv"})
 
 
 # ------------------------------------------------------------------------------------- dataset operations
