@@ -157,6 +157,49 @@ def item_to_line(item: ImageItem, *, task: Task, source_ref: str, classes: dict[
     return line
 
 
+class _DetectionEncoder:
+    """Writes object-detection lines straight to JSON bytes: the same bytes as ``_encode(item_to_line(...))``
+    (a test holds them equal), without building a dict per box. On a COCO train2017-sized dataset
+    (850,000 boxes) this is most of the writer's time."""
+
+    _ANN = b'{"class_id":%d,"left":%d,"top":%d,"width":%d,"height":%d}'
+
+    def __init__(self, attribute: str, date: str) -> None:
+        self._head = b'{"source-ref":'
+        # The attribute name may hold '%': keep it out of the %-format below.
+        self._attr = b"," + _encode(attribute) + b':{"image_size":['
+        self._meta = b"]}," + _encode(attribute + "-metadata") + b':{"objects":['
+        self._tail = (b'},"type":' + _encode(DETECTION_TYPE) + b',"human-annotated":"yes","creation-date":'
+                      + _encode(date) + b',"job-name":' + _encode(JOB_NAME) + b"}}\n")
+        self._entries: dict[tuple[int, str], bytes] = {}
+
+    def _entry(self, cid: int, label: str) -> bytes:
+        """``"cid":"label"`` of a class-map, encoded once per class."""
+        b = self._entries.get((cid, label))
+        if b is None:
+            b = self._entries[(cid, label)] = _encode(str(cid)) + b":" + _encode(label)
+        return b
+
+    def line(self, item: ImageItem, ref: str, classes: dict[str, int]) -> tuple[bytes, list[str]]:
+        """The line's bytes, and the label of each box (for the summary's counts)."""
+        if item.width is None or item.height is None:
+            raise ManifestError(f"{item.path}: the image size is unknown, so no detection line can be written")
+        ann = self._ANN
+        boxes = item.boxes
+        labels = [b.label for b in boxes]
+        cids = [b.class_id for b in boxes]
+        if None in cids:
+            cids = [classes[lab] if c is None else c for c, lab in zip(cids, labels)]
+        anns = [ann % (c, b.left, b.top, b.width, b.height) for c, b in zip(cids, boxes)]
+        used = dict(zip(cids, labels))
+        entry = self._entry
+        cmap = b",".join([entry(k, used[k]) for k in sorted(used)])
+        size = b'{"width":%d,"height":%d,"depth":%d}],"annotations":[' % (item.width, item.height, item.depth)
+        return b"".join((self._head, _encode(ref), self._attr, size, b",".join(anns), self._meta,
+                         b",".join([b'{"confidence":1}'] * len(anns)), b'],"class-map":{', cmap,
+                         self._tail)), labels
+
+
 def write_manifest(dataset: Dataset, path: str | os.PathLike[str], *, s3_prefix: str | None = None,
                    label_attribute: str | None = None, creation_date_value: str | _dt.datetime | None = None,
                    progress: Progress | None = None, duplicates: str = "error",
@@ -180,6 +223,10 @@ def write_manifest(dataset: Dataset, path: str | os.PathLike[str], *, s3_prefix:
     summary.task = dataset.task.value
     seen: set[str] = set()
     tick = Batched(progress)
+    detection = dataset.task is Task.DETECTION
+    encoder = _DetectionEncoder(attribute, date)
+    classes = dataset.classes
+    images_written, image_acc, box_acc = 0, [], []  # type: tuple[int, list[str], list[str]]
     with atomic_writer(target) as fp:
         for item in dataset:
             if item.source_ref:
@@ -196,19 +243,29 @@ def write_manifest(dataset: Dataset, path: str | os.PathLike[str], *, s3_prefix:
                              "line was left out", f"{item.source_id or item.path} ({ref})")
                 continue
             seen.add(ref)
-            task = Task.DETECTION if dataset.task is Task.DETECTION and (item.boxes or item.width) \
-                else Task.CLASSIFICATION
-            line = item_to_line(item, task=task, source_ref=ref, classes=dataset.classes, attribute=attribute,
-                                date=date)
-            if line is None:
-                summary.note("MK_UNLABELLED_IMAGE", "image has no label and was not written",
-                             item.source_id or item.path)
+            if detection and (item.boxes or item.width):
+                data, box_labels = encoder.line(item, ref, classes)
+                fp.write(data)
+                # Counted in batches: one Counter.update per 64k boxes instead of one per image.
+                images_written += 1
+                box_acc += box_labels
+                image_acc += dict.fromkeys([*item.labels, *box_labels]) if item.labels else dict.fromkeys(box_labels)
+                if len(box_acc) > 65536:
+                    summary.count_many(images_written, image_acc, box_acc)
+                    images_written, image_acc, box_acc = 0, [], []
             else:
-                fp.write(_encode(line))
-                fp.write(b"\n")
-                summary.count_item(item)
+                line = item_to_line(item, task=Task.CLASSIFICATION, source_ref=ref, classes=classes,
+                                    attribute=attribute, date=date)
+                if line is None:
+                    summary.note("MK_UNLABELLED_IMAGE", "image has no label and was not written",
+                                 item.source_id or item.path)
+                else:
+                    fp.write(_encode(line))
+                    fp.write(b"\n")
+                    summary.count_item(item)
             tick()
     tick.flush()
+    summary.count_many(images_written, image_acc, box_acc)
     summary.output = target
     return summary
 

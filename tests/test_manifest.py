@@ -13,6 +13,7 @@ from manifestkit.errors import ManifestError, ManifestKitError
 from manifestkit.manifest import (
     atomic_writer,
     creation_date,
+    item_to_line,
     manifest_path,
     parse_line,
     read_manifest,
@@ -282,3 +283,24 @@ def test_parse_line_refuses_non_list_annotations() -> None:
             "bb-metadata": {"type": "groundtruth/object-detection"}}
     with pytest.raises(ManifestError, match="not a list"):
         parse_line(line, line=7)
+
+
+@settings(max_examples=150, deadline=None)
+@given(detection_items(), st.text(min_size=1, max_size=12).filter(lambda a: "-metadata" not in a),
+       st.booleans())
+def test_fast_detection_encoder_matches_the_dict_form(items: list[ImageItem], attribute: str,
+                                                      with_ids: bool) -> None:
+    from manifestkit.manifest import _DetectionEncoder, _encode
+
+    labels = sorted({b.label for it in items for b in it.boxes})
+    classes = {lab: i * 3 for i, lab in enumerate(labels)}
+    enc = _DetectionEncoder(attribute, "2024-05-01T12:00:00.000000")
+    for it in items:
+        if with_ids:
+            it = ImageItem(it.path, it.width, it.height, boxes=tuple(
+                Box(b.label, b.left + 0.4, b.top, b.width, b.height, class_id=7) for b in it.boxes))
+        ref = "s3://bkt/" + it.path + "\u00e9\""
+        expected = _encode(item_to_line(it, task=Task.DETECTION, source_ref=ref, classes=classes,
+                                        attribute=attribute, date="2024-05-01T12:00:00.000000")) + b"\n"
+        data, box_labels = enc.line(it, ref, classes)
+        assert data == expected and box_labels == [b.label for b in it.boxes]
