@@ -9,7 +9,9 @@ unit's boxes count too, while both parts can still take its images. A repair pas
 that every label with at least two units is in both parts, never taking a label out of a part to do so.
 
 Memory stays proportional to the labels and line count, not to the text: the first pass keeps a few
-integers per line (label ids, box counts, a 64-bit key), the second pass copies each raw line to its part.
+integers per line (label ids, box counts, a 64-bit key, where the line ends), the second pass copies each raw
+line, or each run of lines going to one part, to its part. A big manifest's first pass is shared by two
+processes, each reading a part of the file; joined, their results are exactly those of one pass.
 Everything that decides the split is integer arithmetic over seeded blake2b keys, so the same input and
 seed give byte-identical outputs on any machine and Python version.
 """
@@ -19,14 +21,17 @@ from __future__ import annotations
 import hashlib
 import operator
 import os
+import pickle
 import re
+import subprocess
 import sys
 from array import array
-from collections import Counter
+from bisect import bisect_left
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
-from itertools import compress, islice
+from itertools import accumulate, compress, islice, repeat
 from typing import Any, BinaryIO, Union
 
 import msgspec
@@ -159,7 +164,7 @@ class SplitResult:
 # line exactly as manifest.parse_line does; anything outside its schema falls back to parse_line itself.
 
 
-class _Ann(msgspec.Struct):
+class _Ann(msgspec.Struct, gc=False):  # decoded JSON holds no cycles: no need for the GC to track it
     left: float
     top: float
     width: float
@@ -168,10 +173,11 @@ class _Ann(msgspec.Struct):
     class_id: Union[int, None] = None
 
 
-class _Obj(msgspec.Struct):
+class _Obj(msgspec.Struct, gc=False):
     type: Any = None
     class_name: Any = msgspec.field(name="class-name", default=None)
-    class_map: Any = msgspec.field(name="class-map", default=None)
+    # Typed so that every name in it is a str: any other class-map goes to parse_line (_slow_labels).
+    class_map: Union[dict[str, str], None] = msgspec.field(name="class-map", default=None)
     annotations: Union[list[_Ann], None] = None
     objects: Union[list[msgspec.Raw], None] = None
 
@@ -233,6 +239,48 @@ def _fast_labels(obj: dict[str, Any]) -> tuple[str, dict[str, int]]:
     return ref, labels
 
 
+#: str() of the usual class ids, looked up faster than str() makes them.
+_CID_TEXT = {i: str(i) for i in range(1024)}
+#: The keys of a line -> the (attribute, metadata) pair when it is the only labelled attribute, else None.
+_shapes: dict[tuple[str, ...], tuple[str, str] | None] = {}
+
+
+def _shape(keys: tuple[str, ...]) -> tuple[str, str] | None:
+    pairs = [(k[:-9], k) for k in keys if k.endswith("-metadata") and k[:-9] in keys]
+    return pairs[0] if len(pairs) == 1 else None
+
+
+def _fast_boxes(obj: dict[str, Any]) -> tuple[str, list[str], list[int]] | None:
+    """The source-ref, box labels and their counts of a plain object-detection line; None for any other.
+
+    The common line (one detection attribute, every class id named in its class-map) is read with C-level
+    calls only; a line that is anything else returns None and goes to :func:`_fast_labels`.
+    """
+    keys = tuple(obj)
+    shape = _shapes.get(keys, _MISSING)  # type: ignore[arg-type]
+    if shape is _MISSING:
+        shape = _shape(keys)
+        if len(_shapes) < 256:  # the keys of a manifest's lines are nearly always the same few
+            _shapes[keys] = shape
+    if shape is None:
+        return None
+    meta, value = obj[shape[1]], obj[shape[0]]  # type: ignore[index]
+    if type(meta) is not _Obj or type(value) is not _Obj or meta.type != DETECTION_TYPE or \
+            not value.annotations or meta.class_map is None:
+        return None
+    ref = obj.get("source-ref")
+    if type(ref) is not str:
+        return None
+    cids = list(map(_class_id, value.annotations))
+    distinct = dict.fromkeys(cids)
+    names = list(map(meta.class_map.get, map(_CID_TEXT.get, distinct)))
+    # An unnamed id (or one outside _CID_TEXT) is labelled by the id itself, and two ids of one name add up:
+    # _fast_labels does both.
+    if None in names or (len(names) > 1 and len(set(names)) != len(names)):
+        return None
+    return ref, names, list(map(cids.count, distinct))
+
+
 def _slow_labels(raw: bytes) -> tuple[str, dict[str, int]]:
     try:
         obj = _decode(raw)
@@ -275,6 +323,9 @@ def _labels(raw: bytes) -> tuple[str, dict[str, int]]:
         return _slow_labels(raw)
     except msgspec.DecodeError:
         raise _Unparseable(None) from None
+    fast = _fast_boxes(obj)
+    if fast is not None:
+        return fast[0], dict(zip(fast[1], fast[2]))
     return _fast_labels(obj)
 
 
@@ -321,6 +372,8 @@ class _Lines:
         self.lab_flat = array("i")
         self.box_flat = array("i")  # boxes of that label on that line
         self.key = array("Q")  # seeded 64-bit blake2b of the source-ref: duplicates and random order
+        self.start = 0  # where the first line starts in the file (after a byte-order mark)
+        self.ends = array("q")  # where each line ends in the file: the second pass copies byte ranges
         self.flags = bytearray()
         self.parent = array("i")  # union-find over lines; the root of a unit is its first line
         self.unions = 0
@@ -350,17 +403,30 @@ class _Lines:
         self.unions += 1
 
 
-def _chunks(fp: BinaryIO) -> Iterator[list[bytes]]:
-    """The file's lines in lists of about 1 MB, the first line without its byte-order mark."""
-    first = True
+def _chunks(fp: BinaryIO, limit: int | None = None) -> Iterator[list[bytes]]:
+    """The file's lines from where ``fp`` is, in lists of about 1 MB; ``limit`` bytes at most (a line end).
+
+    A byte-order mark at the start of the file is taken off the first line: it belongs to the file.
+    """
+    first = fp.tell() == 0
     while True:
         chunk = fp.readlines(1 << 20)
         if not chunk:
             return
+        if limit is not None:
+            ends = list(accumulate(map(len, chunk)))
+            if ends[-1] >= limit:
+                # ``limit`` is a line end, so it is one of the running sums: cut the chunk there.
+                chunk = chunk[:bisect_left(ends, limit) + 1]
+                limit = 0
+            else:
+                limit -= ends[-1]
         if first and chunk[0].startswith(_BOM):
-            chunk[0] = chunk[0][3:]  # the byte-order mark belongs to the file, not to the line
+            chunk[0] = chunk[0][3:]
         first = False
         yield chunk
+        if limit == 0:
+            return
 
 
 def _odd_line(raw: bytes, n: int, lines: _Lines, odd: dict[int, int],
@@ -378,28 +444,68 @@ def _odd_line(raw: bytes, n: int, lines: _Lines, odd: dict[int, int],
         return e.ref, {}
 
 
-def _first_pass(fp: BinaryIO, lines: _Lines, key_base: Any, rx: re.Pattern[str] | None,
-                progress: Progress | None) -> None:
-    groups: dict[str, int] = {}
-    pending = array("i")  # pairs of lines to join once every line has its union-find slot
+class _Part:
+    """The first pass over a run of lines: line numbers and label ids are local to the run."""
+
+    def __init__(self) -> None:
+        self.lines = _Lines()
+        self.groups: dict[str, int] = {}  # --group-by capture -> its first line
+        # Pairs of lines to join once every line has its union-find slot: a group's first line, a later one.
+        self.firsts = array("i")
+        self.laters = array("i")
+        self.odd: dict[int, int] = {}  # line -> flags, for the few lines that are not plain image lines
+
+
+def _read_part(fp: BinaryIO, part: _Part, key_base: Any, rx: re.Pattern[str] | None,
+               progress: Progress | None, limit: int | None = None) -> None:
+    """Read the lines from where ``fp`` is (``limit`` bytes at most) into ``part``."""
+    lines, groups, odd = part.lines, part.groups, part.odd
+    firsts, laters = part.firsts, part.laters
     ids = lines.ids
     names = lines.names
     lab_flat, box_flat, lab_start = lines.lab_flat, lines.box_flat, lines.lab_start
     key = lines.key
     new_hash = key_base.copy
-    fast_decode, fast_labels, slow_labels = _fast_decode, _fast_labels, _slow_labels
+    fast_decode, fast_boxes, fast_labels, slow_labels = _fast_decode, _fast_boxes, _fast_labels, _slow_labels
     validation_error, decode_error = msgspec.ValidationError, msgspec.DecodeError
-    odd: dict[int, int] = {}  # line -> flags, for the few lines that are not plain labelled image lines
+    ids_get = ids.get
+    ends = lines.ends
+    pos = fp.tell()
+    if pos == 0 and fp.peek(3)[:3] == _BOM:  # type: ignore[attr-defined]
+        pos = 3  # _chunks takes the byte-order mark off the first line
+    lines.start = pos
     n = 0
-    for chunk in _chunks(fp):
+    for chunk in _chunks(fp, limit):
+        ends.extend(map(pos.__add__, accumulate(map(len, chunk))))
+        pos = ends[-1]
         for raw in chunk:
             # This is _labels() inlined: the loop runs once per line of a 500,000-line manifest.
             try:
-                ref, labels = fast_labels(fast_decode(raw))
+                obj = fast_decode(raw)
             except validation_error:
                 ref, labels = _odd_line(raw, n, lines, odd, slow_labels)
-            except (decode_error, _Unparseable):
+            except decode_error:
                 ref, labels = _odd_line(raw, n, lines, odd, None)
+            else:
+                fast = fast_boxes(obj)
+                if fast is not None:
+                    # A plain detection line: straight to label ids, no per-line dict.
+                    ref, fnames, counts = fast
+                    lids = list(map(ids_get, fnames))
+                    if None in lids:
+                        for name in fnames:
+                            if name not in ids:
+                                ids[name] = len(names)
+                                names.append(name)
+                        lids = list(map(ids_get, fnames))
+                    lab_flat.extend(lids)  # type: ignore[arg-type]
+                    box_flat.extend(counts)
+                    labels = None
+                else:
+                    try:
+                        ref, labels = fast_labels(obj)
+                    except _Unparseable:
+                        ref, labels = _odd_line(raw, n, lines, odd, None)
             if ref is None:
                 key.append(0)
             else:
@@ -413,8 +519,8 @@ def _first_pass(fp: BinaryIO, lines: _Lines, key_base: Any, rx: re.Pattern[str] 
                         if g is not None:
                             first = groups.setdefault(g, n)
                             if first != n:
-                                pending.append(first)
-                                pending.append(n)
+                                firsts.append(first)
+                                laters.append(n)
             if labels:
                 if not labels.keys() <= ids.keys():
                     for name in labels:
@@ -428,6 +534,17 @@ def _first_pass(fp: BinaryIO, lines: _Lines, key_base: Any, rx: re.Pattern[str] 
         if progress is not None:
             progress(len(chunk))
     lines.n = n
+    counts = Counter(lab_flat)
+    lines.images = [counts[lid] for lid in range(len(names))]
+    lines.boxes = boxes = [0] * len(names)
+    if any(box_flat):
+        for lid, nbox in zip(lab_flat, box_flat):
+            boxes[lid] += nbox
+
+
+def _finish(lines: _Lines, odd: dict[int, int], firsts: array[int], laters: array[int]) -> None:
+    """Per-line flags and the union-find over the --group-by groups."""
+    n, key = lines.n, lines.key
     lines.flags = flags = bytearray(n)
     for i, flag in odd.items():
         flags[i] = flag
@@ -436,16 +553,159 @@ def _first_pass(fp: BinaryIO, lines: _Lines, key_base: Any, rx: re.Pattern[str] 
     lines.parent = parent = array("i", range(n))
     # Each pair is (the first line of a group, a later line of it): the first line is the root and the later
     # line is joined nowhere else yet, so a plain assignment is the union.
-    for k in range(0, len(pending), 2):
-        parent[pending[k + 1]] = pending[k]
-    lines.unions = len(pending) // 2
-    counts = Counter(lab_flat)
-    lines.images = [counts[lid] for lid in range(len(names))]
-    lines.boxes = [0] * len(names)
-    if any(box_flat):
-        boxes = lines.boxes
-        for lid, nbox in zip(lab_flat, box_flat):
-            boxes[lid] += nbox
+    deque(map(parent.__setitem__, laters, firsts), maxlen=0)  # parent[later] = first, looped in C
+    lines.unions = len(laters)
+
+
+def _read_tail(path: str, start: int, seed: int, rx: re.Pattern[str] | None) -> _Part:
+    """The second reader's share of the first pass: the lines from byte ``start`` to the end."""
+    part = _Part()
+    with open(path, "rb") as fp:
+        fp.seek(start)
+        _read_part(fp, part, _key_base(seed), rx, None)
+    return part
+
+
+def _tail_worker() -> None:
+    """Entry point of the worker process: read (path, start, seed, rx) from stdin, write the _Part out."""
+    args = pickle.loads(sys.stdin.buffer.read())
+    sys.stdout.buffer.write(pickle.dumps(_read_tail(*args), protocol=pickle.HIGHEST_PROTOCOL))
+
+
+#: The worker runs this module only: a bare package object stands in for the package, so that its
+#: __init__ (which imports every command, boto3 included) is not run and the worker starts in a tenth of a second.
+_WORKER = ("import sys, types; pkg = types.ModuleType(sys.argv[1]); pkg.__path__ = [sys.argv[2]]; "
+           "sys.modules[sys.argv[1]] = pkg; from importlib import import_module; "
+           "import_module(sys.argv[1] + '.split')._tail_worker()")
+
+
+def _start_tail(path: str, start: int, seed: int, rx: re.Pattern[str] | None) -> subprocess.Popen[bytes] | None:
+    """Start a worker process reading the lines from byte ``start``; None if none could start."""
+    # A plain interpreter running one function: multiprocessing's spawn would re-run the caller's script.
+    if not os.path.basename(sys.executable or "").lower().startswith(("python", "pypy")):
+        return None  # an application embedding Python: its executable is not an interpreter to start
+    try:
+        proc = subprocess.Popen([sys.executable, "-c", _WORKER, __package__ or "manifestkit",
+                                 os.path.dirname(os.path.abspath(__file__))],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    except (OSError, ValueError):
+        return None
+    try:
+        with proc.stdin:  # type: ignore[union-attr]
+            proc.stdin.write(pickle.dumps((path, start, seed, rx)))  # type: ignore[union-attr]
+    except OSError:
+        _stop(proc)
+        return None
+    return proc
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.kill()
+    proc.stdout.close()  # type: ignore[union-attr]
+    proc.wait()
+
+
+def _tail_result(proc: subprocess.Popen[bytes] | None, path: str, start: int, seed: int,
+                 rx: re.Pattern[str] | None) -> _Part:
+    """The worker's part; if it failed (or never started), the same part read here."""
+    if proc is not None:
+        with proc.stdout:  # type: ignore[union-attr]
+            out = proc.stdout.read()  # type: ignore[union-attr]
+        if proc.wait() == 0:
+            try:
+                part = pickle.loads(out)  # our own worker's output, not outside data
+            except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+                part = None
+            if isinstance(part, _Part):
+                return part
+    # Reading it here gives the same result, and raises the error (say, an unreadable file) if there is one.
+    return _read_tail(path, start, seed, rx)
+
+
+def _key_base(seed: int) -> Any:
+    return hashlib.blake2b(digest_size=8, key=_seed_key(seed))
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on every platform
+        return os.cpu_count() or 1
+
+
+#: Manifests from this size on are read by two processes, each reading a part (the lines are independent
+#: until the parts are joined); a smaller one is not worth starting a process for.
+PARALLEL_MIN_BYTES = 64 << 20
+#: The share of the bytes the main process reads: the worker starts later, as it first imports the package.
+_HEAD_SHARE = 0.55
+
+
+def _first_pass(path: str, lines: _Lines, seed: int, rx: re.Pattern[str] | None,
+                progress: Progress | None) -> None:
+    """Read every line's source-ref key, labels and boxes (and --group-by group) into ``lines``."""
+    size = os.path.getsize(path)
+    mid = size
+    if size >= PARALLEL_MIN_BYTES and _cpus() > 1:
+        with open(path, "rb") as fp:
+            fp.seek(int(size * _HEAD_SHARE))
+            fp.readline()  # on to the next line start
+            mid = fp.tell()
+    head = _Part()
+    if mid >= size:
+        with open(path, "rb") as fp:
+            _read_part(fp, head, _key_base(seed), rx, progress)
+        _merge(lines, head, None)
+        return
+    proc = _start_tail(path, mid, seed, rx)
+    try:
+        with open(path, "rb") as fp:
+            _read_part(fp, head, _key_base(seed), rx, progress, limit=mid)
+    except BaseException:
+        if proc is not None:
+            _stop(proc)
+        raise
+    tail = _tail_result(proc, path, mid, seed, rx)
+    if progress is not None:
+        progress(tail.lines.n)
+    _merge(lines, head, tail)
+
+
+def _merge(lines: _Lines, head: _Part, tail: _Part | None) -> None:
+    """Join the two parts of the first pass into ``lines`` as if one process had read every line."""
+    h = head.lines
+    lines.__dict__.update(h.__dict__)
+    odd, firsts, laters = head.odd, head.firsts, head.laters
+    if tail is not None:
+        t, base = tail.lines, h.n
+        ids, names = lines.ids, lines.names
+        for name in t.names:  # the tail's new labels get the next ids, in the order it met them
+            if name not in ids:
+                ids[name] = len(names)
+                names.append(name)
+        lines.lab_start.extend(map(operator.add, islice(t.lab_start, 1, None), repeat(len(lines.lab_flat))))
+        remap = list(map(ids.__getitem__, t.names))
+        lines.lab_flat.extend(map(remap.__getitem__, t.lab_flat))
+        lines.images.extend([0] * (len(names) - len(lines.images)))
+        lines.boxes.extend([0] * (len(names) - len(lines.boxes)))
+        for local, lid in enumerate(remap):
+            lines.images[lid] += t.images[local]
+            lines.boxes[lid] += t.boxes[local]
+        lines.box_flat.extend(t.box_flat)
+        lines.key.extend(t.key)
+        lines.ends.extend(t.ends)
+        lines.invalid += t.invalid
+        lines.invalid_examples = (h.invalid_examples + [x + base for x in t.invalid_examples])[:10]
+        for i, flag in tail.odd.items():
+            odd[i + base] = flag
+        # A tail group that also has head lines is rooted at its first head line.
+        root = {first + base: head.groups[g] for g, first in tail.groups.items() if g in head.groups}
+        firsts.extend(root.values())
+        laters.extend(root.keys())
+        shifted = list(map(operator.add, tail.firsts, repeat(base)))
+        firsts.extend(map(root.get, shifted, shifted))
+        laters.extend(map(operator.add, tail.laters, repeat(base)))
+        lines.n = h.n + t.n
+    _finish(lines, odd, firsts, laters)
 
 
 def _image_path(ref: str, root: str, prefix: str | None) -> str | None:
@@ -563,13 +823,12 @@ class _Splitter:
         key, flags, parent = L.key, L.flags, L.parent
         # Lines in seeded random order; equal keys are the same source-ref and must stay together.
         order = sorted(range(n), key=key.__getitem__)
-        keys = list(map(key.__getitem__, order))
         # Positions whose key equals the previous one, found in C (duplicates are rare).
-        for pos in compress(range(1, n), map(operator.eq, keys, islice(keys, 1, None))):
+        same = map(operator.eq, map(key.__getitem__, order), map(key.__getitem__, islice(order, 1, None)))
+        for pos in compress(range(1, n), same):
             a, b = order[pos - 1], order[pos]
             if not (flags[a] | flags[b]) & _NOREF:
                 L.union(a, b)
-        del keys
         if L.unions:
             self._link_units()
         lab_start, lab_flat, nxt = L.lab_start, L.lab_flat, self.nxt
@@ -588,47 +847,42 @@ class _Splitter:
                 pos += count
             del by_label
             self.unit_count = [len(set(us)) for us in label_units] if L.unions else list(L.images)
-        elif not L.unions:
-            appends = [us.append for us in label_units]
-            for i in order:
-                s, e = lab_start[i], lab_start[i + 1]
-                if e - s == 1:
-                    appends[lab_flat[s]](i)
-                elif s == e:
-                    (forced_units if flags[i] & _FORCED else unlabelled).append(i)
-                else:
-                    for lid in lab_flat[s:e]:
-                        appends[lid](i)
-            self.unit_count = [len(us) for us in label_units]
         else:
             appends = [us.append for us in label_units]
-            for i in order:
-                s, e = lab_start[i], lab_start[i + 1]
+            # Each line's unit and its slice of lab_flat, looked up in C for the loop.
+            units = map(parent.__getitem__, order) if L.unions else iter(order)
+            for r, s, e in zip(units, map(lab_start.__getitem__, order),
+                               map(lab_start.__getitem__, map((1).__add__, order))):
                 if e - s == 1:
-                    appends[lab_flat[s]](parent[i])
+                    appends[lab_flat[s]](r)
                 elif s != e:
-                    r = parent[i]
                     for lid in lab_flat[s:e]:
                         appends[lid](r)
-            # Blank, unparseable and unlabelled lines are few: look at their units only.
-            seen: set[int] = set()
-            for i in order:
-                if lab_start[i] != lab_start[i + 1]:
-                    continue
-                r = parent[i]
-                if r in seen:
-                    continue
-                seen.add(r)
-                j, forced, labelled = r, False, False
-                while j >= 0:
-                    forced = forced or bool(flags[j] & _FORCED)
-                    labelled = labelled or lab_start[j] != lab_start[j + 1]
-                    j = nxt[j]
-                if forced:
-                    forced_units.append(r)
-                elif not labelled:
-                    unlabelled.append(r)
-            self.unit_count = [len(set(us)) for us in label_units]
+            # Blank, unparseable and unlabelled lines are few: found in C, in the seeded order (a stable sort
+            # by key of lines in line order is the order of `order`), then looked at one unit at a time.
+            empty = sorted(compress(range(n), map(operator.eq, lab_start, islice(lab_start, 1, None))),
+                           key=key.__getitem__)
+            if not L.unions:
+                for i in empty:
+                    (forced_units if flags[i] & _FORCED else unlabelled).append(i)
+                self.unit_count = [len(us) for us in label_units]
+            else:
+                seen: set[int] = set()
+                for i in empty:
+                    r = parent[i]
+                    if r in seen:
+                        continue
+                    seen.add(r)
+                    j, forced, labelled = r, False, False
+                    while j >= 0:
+                        forced = forced or bool(flags[j] & _FORCED)
+                        labelled = labelled or lab_start[j] != lab_start[j + 1]
+                        j = nxt[j]
+                    if forced:
+                        forced_units.append(r)
+                    elif not labelled:
+                        unlabelled.append(r)
+                self.unit_count = [len(set(us)) for us in label_units]
         self.units = n - L.unions
         for lid, us in enumerate(label_units):
             if self.unit_count[lid] == 1:  # a label all of whose images are in one unit goes to train
@@ -665,17 +919,18 @@ class _Splitter:
 
     def assign(self, r: int, part: int) -> None:
         L, s = self.L, self.s
-        img, box = s.img[part], s.box[part]
+        img, box, where, nxt = s.img[part], s.box[part], s.part, self.nxt
         lab_start, lab_flat, box_flat = L.lab_start, L.lab_flat, L.box_flat
-        j = r
+        j, count = r, 0
         while j >= 0:
-            s.part[j] = part
-            s.lines_in[part] += 1
+            where[j] = part
+            count += 1
             for k in range(lab_start[j], lab_start[j + 1]):
                 lid = lab_flat[k]
                 img[lid] += 1
                 box[lid] += box_flat[k]
-            j = self.nxt[j]
+            j = nxt[j]
+        s.lines_in[part] += count
 
     def unassign(self, r: int) -> None:
         L, s = self.L, self.s
@@ -747,19 +1002,21 @@ class _Splitter:
         while active:
             # The label with the fewest images left to place; ties by name, so the order is total.
             lid = min(active, key=lambda x: (images[x] - img_train[x] - img_test[x], rank[x]))
-            for r in self.label_units[lid]:
-                if part[r] != _NONE:
-                    continue
+            us = self.label_units[lid]
+            # The units not placed yet, skipped in C; compress() reads part[r] only when it gets to r, so
+            # it sees the units placed in this very loop.
+            for r in compress(us, map(_NONE.__eq__, map(part.__getitem__, us))):
                 if nxt[r] < 0:
                     c_img, c_box = 1, box_flat[lab_flat.index(lid, lab_start[r], lab_start[r + 1])]
                 else:
                     c_img = c_box = 0
                     j = r
                     while j >= 0:
-                        for k in range(lab_start[j], lab_start[j + 1]):
-                            if lab_flat[k] == lid:
-                                c_img += 1
-                                c_box += box_flat[k]
+                        a = lab_start[j]
+                        labs = lab_flat[a:lab_start[j + 1]]
+                        if lid in labs:  # a line names each label once
+                            c_img += 1
+                            c_box += box_flat[a + labs.index(lid)]
                         j = nxt[j]
                 self.assign(r, self.choose(r, lid, c_img, c_box))
             active = [x for x in active if images[x] - img_train[x] - img_test[x] > 0]
@@ -825,28 +1082,73 @@ class _Splitter:
 _FLIP = bytes([1, 0]) + bytes(254)  # bytes.translate table: part 0 (train) <-> 1 (test)
 
 
+#: The second pass copies runs of lines going to one part as byte ranges when the runs are this long on
+#: average (grouped images make long runs); shorter runs are picked line by line, in C, by compress().
+_RUN_COPY_MIN_LINES = 8
+_RUNS = re.compile(rb"(.)\1*", re.S)  # runs of one byte value in the per-line part array
+
+
 def _second_pass(path: str, lines: _Lines, part: bytearray, train: BinaryIO, test: BinaryIO,
                  progress: Progress | None) -> None:
-    n = 0
-    last = b"\n"
+    n = lines.n
+    changes = sum(map(operator.ne, part, islice(part, 1, None)))
     with open(path, "rb") as fp:
-        for chunk in _chunks(fp):
-            end = n + len(chunk)
-            if end > lines.n:
-                n = end
-                break
-            # Pick each part's lines of the chunk in C: compress() keeps the lines whose selector is 1.
-            to_test = part[n:end]
-            test.write(b"".join(compress(chunk, to_test)))
-            train.write(b"".join(compress(chunk, to_test.translate(_FLIP))))
-            last = chunk[-1]
-            n = end
-            if progress is not None:
-                progress(len(chunk))
-    if n != lines.n:
-        raise ManifestError("the manifest changed while it was being split; run the split again", path=path)
+        if n >= _RUN_COPY_MIN_LINES * (changes + 1):
+            last = _copy_runs(fp, lines, part, (train, test), progress)
+        else:
+            last = _copy_lines(fp, lines, part, train, test, progress)
     if not last.endswith(b"\n"):
         (test if part[n - 1] == _TEST else train).write(b"\n")  # a last line without one gets one
+
+
+def _changed(path: str) -> ManifestError:
+    return ManifestError("the manifest changed while it was being split; run the split again", path=path)
+
+
+def _copy_runs(fp: BinaryIO, lines: _Lines, part: bytearray, outs: tuple[BinaryIO, BinaryIO],
+               progress: Progress | None) -> bytes:
+    """Copy each run of lines of one part as one byte range; returns the last bytes copied."""
+    ends = lines.ends
+    fp.seek(lines.start)
+    last = b"\n"
+    for m in _RUNS.finditer(part):
+        a, b = m.span()
+        out = outs[part[a]]
+        left = ends[b - 1] - (ends[a - 1] if a else lines.start)
+        while left:
+            data = fp.read(min(left, 1 << 24))
+            if not data:
+                raise _changed(fp.name)  # type: ignore[arg-type]
+            out.write(data)
+            left -= len(data)
+            last = data
+        if progress is not None:
+            progress(b - a)
+    if fp.read(1):
+        raise _changed(fp.name)  # type: ignore[arg-type]
+    return last
+
+
+def _copy_lines(fp: BinaryIO, lines: _Lines, part: bytearray, train: BinaryIO, test: BinaryIO,
+                progress: Progress | None) -> bytes:
+    """Copy the lines chunk by chunk, each to its part; returns the last line."""
+    n = 0
+    last = b"\n"
+    for chunk in _chunks(fp):
+        end = n + len(chunk)
+        if end > lines.n:
+            raise _changed(fp.name)  # type: ignore[arg-type]
+        # Pick each part's lines of the chunk in C: compress() keeps the lines whose selector is 1.
+        to_test = part[n:end]
+        test.write(b"".join(compress(chunk, to_test)))
+        train.write(b"".join(compress(chunk, to_test.translate(_FLIP))))
+        last = chunk[-1]
+        n = end
+        if progress is not None:
+            progress(len(chunk))
+    if n != lines.n:
+        raise _changed(fp.name)  # type: ignore[arg-type]
+    return last
 
 
 def split(manifest: str | os.PathLike[str], train_out: str | os.PathLike[str], test_out: str | os.PathLike[str],
@@ -887,10 +1189,8 @@ def split(manifest: str | os.PathLike[str], train_out: str | os.PathLike[str], t
 
     before = os.stat(src)
     lines = _Lines()
-    key_base = hashlib.blake2b(digest_size=8, key=_seed_key(seed))
     try:
-        with open(src, "rb") as fp:
-            _first_pass(fp, lines, key_base, rx, progress)
+        _first_pass(src, lines, seed, rx, progress)
     except OSError as e:
         raise ManifestError(f"cannot read the manifest ({e.strerror or e})", path=src) from None
     if lines.n == lines.invalid:
