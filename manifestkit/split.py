@@ -636,8 +636,10 @@ def _cpus() -> int:
 #: Manifests from this size on are read by two processes, each reading a part (the lines are independent
 #: until the parts are joined); a smaller one is not worth starting a process for.
 PARALLEL_MIN_BYTES = 64 << 20
-#: The share of the bytes the main process reads: the worker starts later, as it first imports the package.
-_HEAD_SHARE = 0.55
+#: The share of the bytes the main process reads. Half: the worker's later start (it imports the module) is
+#: about made up by the main process joining the parts; on the 445 MB benchmark manifest 0.5 gave the
+#: shortest first pass (0.55 was 0.1 s slower: the main process read on while the worker sat done).
+_HEAD_SHARE = 0.5
 
 
 def _first_pass(path: str, lines: _Lines, seed: int, rx: re.Pattern[str] | None,
@@ -846,7 +848,7 @@ class _Splitter:
                 label_units[lid] = array("i", map(parent.__getitem__, chunk) if L.unions else chunk)
                 pos += count
             del by_label
-            self.unit_count = [len(set(us)) for us in label_units] if L.unions else list(L.images)
+            self.unit_count = self._unit_counts() if L.unions else list(L.images)
         else:
             appends = [us.append for us in label_units]
             # Each line's unit and its slice of lab_flat, looked up in C for the loop.
@@ -882,7 +884,7 @@ class _Splitter:
                         forced_units.append(r)
                     elif not labelled:
                         unlabelled.append(r)
-                self.unit_count = [len(set(us)) for us in label_units]
+                self.unit_count = self._unit_counts()
         self.units = n - L.unions
         for lid, us in enumerate(label_units):
             if self.unit_count[lid] == 1:  # a label all of whose images are in one unit goes to train
@@ -891,14 +893,33 @@ class _Splitter:
     def _link_units(self) -> None:
         """Point every line at its unit's root and chain each unit's lines (nxt) in line order."""
         parent, nxt = self.L.parent, self.nxt
-        tail = array("i", range(self.L.n))
-        for i in range(self.L.n):
-            r = parent[i]
-            if r != i:
-                # parent[i] <= i, so parent[r] is already r's root: one forward pass compresses all.
-                r = parent[i] = parent[r]
-                nxt[tail[r]] = i
-                tail[r] = i
+        n = self.L.n
+        tail = array("i", range(n))
+        # The lines that are not roots, found in C: a root stays one, a line that is not never becomes one.
+        for i in compress(range(n), map(operator.ne, parent, range(n))):
+            # parent[i] <= i, so parent[r] is already r's root: one forward pass compresses all.
+            r = parent[i] = parent[parent[i]]
+            nxt[tail[r]] = i
+            tail[r] = i
+
+    def _unit_counts(self) -> list[int]:
+        """Units per label: its lines, less the lines of it in a unit after the unit's first of it."""
+        L, label_units = self.L, self.label_units
+        n, parent = L.n, L.parent
+        if 4 * L.unions > n:
+            return [len(set(us)) for us in label_units]
+        # Few lines are joined to others (duplicate source-refs, say): walk only their units.
+        counts = list(map(len, label_units))
+        lab_start, lab_flat, nxt = L.lab_start, L.lab_flat, self.nxt
+        for r in dict.fromkeys(map(parent.__getitem__, compress(range(n), map(operator.ne, parent, range(n))))):
+            seen: Counter[int] = Counter()
+            j = r
+            while j >= 0:
+                seen.update(lab_flat[lab_start[j]:lab_start[j + 1]])
+                j = nxt[j]
+            for lid, c in seen.items():
+                counts[lid] -= c - 1
+        return counts
 
     def max_group(self, lid: int) -> int:
         """The most images of label ``lid`` in one unit."""
@@ -997,32 +1018,99 @@ class _Splitter:
         rank = {lid: k for k, lid in enumerate(sorted(range(len(L.names)), key=L.names.__getitem__))}
         images = L.images
         img_train, img_test = s.img
-        lab_start, lab_flat, box_flat, nxt = L.lab_start, L.lab_flat, L.box_flat, self.nxt
         active = [lid for lid in range(len(L.names)) if images[lid] - img_train[lid] - img_test[lid] > 0]
         while active:
             # The label with the fewest images left to place; ties by name, so the order is total.
             lid = min(active, key=lambda x: (images[x] - img_train[x] - img_test[x], rank[x]))
-            us = self.label_units[lid]
-            # The units not placed yet, skipped in C; compress() reads part[r] only when it gets to r, so
-            # it sees the units placed in this very loop.
-            for r in compress(us, map(_NONE.__eq__, map(part.__getitem__, us))):
-                if nxt[r] < 0:
-                    c_img, c_box = 1, box_flat[lab_flat.index(lid, lab_start[r], lab_start[r + 1])]
-                else:
-                    c_img = c_box = 0
-                    j = r
-                    while j >= 0:
-                        a = lab_start[j]
-                        labs = lab_flat[a:lab_start[j + 1]]
-                        if lid in labs:  # a line names each label once
-                            c_img += 1
-                            c_box += box_flat[a + labs.index(lid)]
-                        j = nxt[j]
-                self.assign(r, self.choose(r, lid, c_img, c_box))
+            self._round(lid)
             active = [x for x in active if images[x] - img_train[x] - img_test[x] > 0]
         for r in self.unlabelled:
             if part[r] == _NONE:
                 self.assign(r, self.overall_choice(r))
+
+    def _round(self, lid: int) -> None:
+        """Place every unit of label ``lid`` not placed yet, in the seeded order: :meth:`choose` and
+        :meth:`assign` inlined, as this runs once per unit of a 500,000-line manifest.
+
+        Within the round only ``lid``'s counts and the line counts decide: those are also kept in locals.
+        """
+        L, s = self.L, self.s
+        part, key, n = s.part, L.key, L.n
+        lab_start, lab_flat, box_flat, nxt = L.lab_start, L.lab_flat, L.box_flat, self.nxt
+        index = lab_flat.index
+        p, q = self.p, self.q
+        qp = q - p
+        total, btotal = L.images[lid], L.boxes[lid]
+        boxes = bool(self.detection and btotal)
+        want_train, want_test = total * qp, total * p  # the label's targets, scaled by q
+        bwant_train, bwant_test = btotal * qp, btotal * p
+        all_train, all_test = n * qp, n * p  # the line targets, scaled by q
+        it, ie = s.img[_TRAIN][lid], s.img[_TEST][lid]
+        bt, be = s.box[_TRAIN][lid], s.box[_TEST][lid]
+        nt, ne = s.lines_in
+        imgs, boxs = s.img, s.box
+        us = self.label_units[lid]
+        # The units not placed yet, skipped in C; compress() reads part[r] only when it gets to r, so it
+        # sees the units placed in this very loop (a unit is listed once per line carrying the label).
+        for r in compress(us, map(_NONE.__eq__, map(part.__getitem__, us))):
+            single = nxt[r] < 0
+            if single:
+                c_img, c_box = 1, box_flat[index(lid, lab_start[r], lab_start[r + 1])]
+            else:
+                c_img = c_box = 0
+                j = r
+                while j >= 0:
+                    a = lab_start[j]
+                    labs = lab_flat[a:lab_start[j + 1]]
+                    if lid in labs:  # a line names each label once
+                        c_img += 1
+                        c_box += box_flat[a + labs.index(lid)]
+                    j = nxt[j]
+            # choose(), with the label's needs from the locals.
+            need_train = want_train - q * it
+            need_test = want_test - q * ie
+            d = -1
+            if need_train >= q * c_img and need_test >= q * c_img:
+                if boxes:
+                    score_train = min((need_train - q * c_img) * btotal,
+                                      (bwant_train - q * bt - q * c_box) * total) * p
+                    score_test = min((need_test - q * c_img) * btotal,
+                                     (bwant_test - q * be - q * c_box) * total) * qp
+                    if score_train != score_test:
+                        d = _TRAIN if score_train > score_test else _TEST
+                if d < 0:
+                    rel_train, rel_test = need_train * p, need_test * qp
+                    if rel_train != rel_test:
+                        d = _TRAIN if rel_train > rel_test else _TEST
+            elif need_train != need_test:
+                d = _TRAIN if need_train > need_test else _TEST
+            if d < 0:  # overall_choice()
+                need_train = all_train - q * nt
+                need_test = all_test - q * ne
+                if need_train != need_test:
+                    d = _TRAIN if need_train > need_test else _TEST
+                else:
+                    d = key[r] & 1
+            # assign(): the lid counts in the locals, every label's in the lists.
+            img, box = imgs[d], boxs[d]
+            count, j = 0, r
+            while j >= 0:
+                part[j] = d
+                count += 1
+                for k in range(lab_start[j], lab_start[j + 1]):
+                    x = lab_flat[k]
+                    img[x] += 1
+                    box[x] += box_flat[k]
+                j = nxt[j]
+            if d == _TRAIN:
+                it += c_img
+                bt += c_box
+                nt += count
+            else:
+                ie += c_img
+                be += c_box
+                ne += count
+        s.lines_in[_TRAIN], s.lines_in[_TEST] = nt, ne
 
     # --- repair: every label with >= 2 units in both parts
 
