@@ -256,3 +256,37 @@ def test_ctrl_c_while_waiting_leaves_the_training_running(tmp_path: Path, s3_cli
     assert r.exit_code == 130, r.output
     assert "Watch it again with: manifestkit status --project parts --version v1 --wait" in r.stderr
     assert clock.sleeps == [60.0]
+
+
+def test_converter_options_reach_the_converter(tmp_path: Path, s3_client: Any, rek: Stubbed,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """--crowd keep, --keep-empty and --label-attribute change the dataset manifest prepare writes."""
+    use_clients(monkeypatch, s3_client, rek.client)
+    prefix = f"s3://{s3_client.test_bucket}/coco/"
+    base = ["prepare", "coco", str(SAMPLE / "coco" / "annotations.json"), "--images", str(SAMPLE / "coco" / "images"),
+            "--s3-prefix", prefix, "--dry-run", "--creation-date", DATE]
+    plain = runner.invoke(app, [*base, "--work-dir", str(tmp_path / "a")])
+    tuned = runner.invoke(app, [*base, "--work-dir", str(tmp_path / "b"), "--crowd", "keep", "--keep-empty",
+                                "--label-attribute", "parts"])
+    assert plain.exit_code == 0 and tuned.exit_code == 0, (plain.output, tuned.output)
+    a = [json.loads(x) for x in (tmp_path / "a" / "dataset.manifest").read_text().splitlines()]
+    b = [json.loads(x) for x in (tmp_path / "b" / "dataset.manifest").read_text().splitlines()]
+    assert len(b) == len(a) + 1  # the image without boxes is kept
+    boxes = lambda lines, attr: sum(len(x[attr]["annotations"]) for x in lines)  # noqa: E731
+    assert boxes(b, "parts") == boxes(a, "bounding-box") + 1  # the crowd annotation is kept
+    assert "MK_CROWD_SKIPPED" in plain.stderr and "MK_CROWD_SKIPPED" not in tuned.stderr
+
+
+def test_folder_options_reach_the_converter(tmp_path: Path, s3_client: Any, rek: Stubbed,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    use_clients(monkeypatch, s3_client, rek.client)
+    root = make_folders(tmp_path / "photos", {"daisy": 5, "rose": 5})
+    (root / "rose" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0garbage")
+    args = ["prepare", "folders", str(root), "--s3-prefix", f"s3://{s3_client.test_bucket}/f/", "--dry-run",
+            "--creation-date", DATE]
+    failed = runner.invoke(app, [*args, "--work-dir", str(tmp_path / "a")])
+    assert failed.exit_code == 1 and "broken.jpg" in failed.stderr
+    ok = runner.invoke(app, [*args, "--work-dir", str(tmp_path / "b"), "--skip-invalid", "--label-attribute", "kind"])
+    assert ok.exit_code == 0, ok.output
+    first = json.loads((tmp_path / "b" / "dataset.manifest").read_text().splitlines()[0])
+    assert "kind-metadata" in first

@@ -15,7 +15,7 @@ from ..prepare import prepare as run_prepare
 from ..rekognition import TrainResult
 from ..validation import Report, render_text
 from ._common import app, err, errors_to_exit
-from .convert import render_summary
+from .convert import BadBoxes, Crowd, LabelAttr, render_summary
 from .rekognition import LiveStatus, _watching, render_training_report
 from .split import _fraction, render_split
 from .stage import render_stage
@@ -113,7 +113,7 @@ def _render_step(step: str, value: Any) -> str | None:
 def _run(*, source: dict[str, Any], s3_prefix: str, work_dir: Path, test_fraction: float, seed: int,
          train: bool, project: str | None, output: str | None, version: str | None, wait: bool, timeout: float,
          interval: float, dry_run: bool, strict: bool, create_bucket: bool, creation_date: str | None,
-         profile: str | None, region: str | None) -> None:
+         profile: str | None, region: str | None, convert_options: dict[str, Any]) -> None:
     """What both subcommands share: check the options, make the clients, run prepare, render."""
     if train and (project is None or output is None):
         raise typer.BadParameter("--train needs --project NAME and --output s3://BUCKET/PREFIX/",
@@ -146,7 +146,8 @@ def _run(*, source: dict[str, Any], s3_prefix: str, work_dir: Path, test_fractio
         try:
             result = run_prepare(**source, s3_prefix=s3_prefix, work_dir=work_dir, s3=clients.s3,
                                  test_fraction=test_fraction, seed=seed, strict=strict,
-                                 creation_date=creation_date, create_bucket=create_bucket, region=clients.region,
+                                 creation_date=creation_date, convert_options=convert_options,
+                                 create_bucket=create_bucket, region=clients.region,
                                  client_for_region=lambda r: clients.client("s3", r),
                                  rekognition=clients.rekognition if train else None,
                                  project=project if train else None, output_uri=output if train else None,
@@ -216,6 +217,14 @@ def coco(
     creation_date: CreationDate = None,
     profile: Profile = None,
     region: Region = None,
+    label_attribute: LabelAttr = None,
+    crowd: Annotated[Crowd, typer.Option(help="iscrowd=1 annotations: skip them or keep them as boxes.")]
+    = Crowd.skip,
+    bad_boxes: Annotated[BadBoxes, typer.Option("--bad-boxes", help="Boxes running off the image.")]
+    = BadBoxes.clip,
+    keep_empty: Annotated[bool, typer.Option("--keep-empty", help="Write images that have no boxes.")] = False,
+    skip_missing: Annotated[bool, typer.Option("--skip-missing", help="Leave out images that are missing.")]
+    = False,
 ) -> None:
     """Prepare a COCO detection dataset: convert, validate, split, stage, and with --train train it.
 
@@ -229,7 +238,9 @@ def coco(
     _run(source={"coco": annotations, "images": images}, s3_prefix=s3_prefix, work_dir=work_dir,
          test_fraction=test_fraction, seed=seed, train=train, project=project, output=output, version=version,
          wait=wait, timeout=timeout, interval=interval, dry_run=dry_run, strict=strict,
-         create_bucket=create_bucket, creation_date=creation_date, profile=profile, region=region)
+         create_bucket=create_bucket, creation_date=creation_date, profile=profile, region=region,
+         convert_options={"label_attribute": label_attribute, "crowd": crowd.value, "bad_boxes": bad_boxes.value,
+                          "keep_empty": keep_empty, "skip_missing": skip_missing})
 
 
 @prepare_app.command("folders")
@@ -253,6 +264,10 @@ def folders(
     creation_date: CreationDate = None,
     profile: Profile = None,
     region: Region = None,
+    label_attribute: LabelAttr = None,
+    skip_invalid: Annotated[bool, typer.Option("--skip-invalid",
+                                               help="Leave out corrupt images, broken or outside links and "
+                                                    "undecodable names instead of failing.")] = False,
 ) -> None:
     """Prepare a folder-per-label dataset: convert, validate, split, stage, and with --train train it.
 
@@ -266,4 +281,5 @@ def folders(
     _run(source={"folders": root}, s3_prefix=s3_prefix, work_dir=work_dir, test_fraction=test_fraction,
          seed=seed, train=train, project=project, output=output, version=version, wait=wait, timeout=timeout,
          interval=interval, dry_run=dry_run, strict=strict, create_bucket=create_bucket,
-         creation_date=creation_date, profile=profile, region=region)
+         creation_date=creation_date, profile=profile, region=region,
+         convert_options={"label_attribute": label_attribute, "skip_invalid": skip_invalid})
