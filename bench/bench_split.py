@@ -70,7 +70,7 @@ _CHILD = r"""
 import json, resource, sys, time
 t0 = time.perf_counter()
 import manifestkit
-from manifestkit.split import split
+from manifestkit.splitting import split
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 t1 = time.perf_counter()
 c1 = time.process_time()

@@ -88,7 +88,7 @@ def main() -> int:
     import boto3
     from botocore.config import Config
 
-    from manifestkit.stage import DEFAULT_WORKERS, stage
+    from manifestkit.staging import DEFAULT_WORKERS, stage
 
     workers = args.workers or DEFAULT_WORKERS
     server = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--serve", str(args.latency)],

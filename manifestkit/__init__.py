@@ -13,8 +13,8 @@ from .images import ImageInfo, probe_file
 from .manifest import read_manifest, write_manifest
 from .model import Box, Dataset, ImageItem, Summary, Task
 from .ops import convert_source, filter_manifest, merge_manifests, relabel_manifest, write_dataset
-from .policy import PolicyReport, policy
-from .prepare import PrepareResult, PrepareStopped, prepare
+from .permissions import PolicyReport, policy
+from .pipeline import PrepareResult, PrepareStopped, prepare
 from .rekognition import (
     DetectReport,
     Evaluation,
@@ -40,9 +40,9 @@ from .sources.folders import read_folders
 from .sources.groundtruth import read_groundtruth
 from .sources.voc import read_voc
 from .sources.yolo import read_yolo
-from .split import LabelSplit, SplitResult, SplitWarning, split
-from .stage import StageResult, stage
-from .stats import Stats, stats
+from .splitting import LabelSplit, SplitResult, SplitWarning, split
+from .staging import StageResult, stage
+from .datastats import Stats, stats
 from .validation import Finding, validate
 from .validation import Report as ValidationReport
 

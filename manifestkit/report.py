@@ -33,7 +33,7 @@ from typing import Any, Protocol
 from .errors import ManifestKitError
 from .manifest import atomic_writer, read_manifest
 from .model import ImageItem
-from .stats import ManifestStats, Stats, StatsAccumulator, compute_flags
+from .datastats import ManifestStats, Stats, StatsAccumulator, compute_flags
 from .uris import parse_s3_uri, relative_key
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""manifestkit.policy: identity policy, permission check and legacy bucket-policy merge (moto server)."""
+"""manifestkit.permissions (manifestkit.policy): identity policy, permission check and legacy bucket-policy merge (moto server)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 import manifestkit.aws
 from manifestkit.cli import app
 from manifestkit.errors import AwsError, ManifestKitError
-from manifestkit.policy import (
+from manifestkit.permissions import (
     MARKER_NAME,
     check_access,
     identity_policy,

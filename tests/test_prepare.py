@@ -23,7 +23,7 @@ from s3server import inject_error, s3_client, s3_endpoint  # noqa: F401
 
 from manifestkit import PrepareStopped, convert_folders, prepare, split
 from manifestkit.errors import ManifestKitError
-from manifestkit.prepare import STEPS
+from manifestkit.pipeline import STEPS
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data"

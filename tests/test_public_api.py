@@ -76,3 +76,12 @@ def test_schemas_ship_with_the_package() -> None:
         with open(os.path.join(folder, n), encoding="utf-8") as fp:
             doc = json.load(fp)
         assert doc["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+
+
+def test_no_public_name_shadows_a_module() -> None:
+    """``import manifestkit.X as m`` must give the module X: no exported name equals a submodule's name."""
+    import pkgutil
+
+    modules = {m.name for m in pkgutil.iter_modules(manifestkit.__path__)}
+    assert {"splitting", "staging", "permissions", "datastats", "pipeline"} <= modules
+    assert not modules & set(manifestkit.__all__)

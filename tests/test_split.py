@@ -19,7 +19,7 @@ import manifestkit
 from manifestkit.cli import app
 from manifestkit.errors import ManifestError, ManifestKitError
 from manifestkit.manifest import parse_line
-from manifestkit.split import AUTOSPLIT_MIN_IMAGES, SplitResult, line_labels, split
+from manifestkit.splitting import AUTOSPLIT_MIN_IMAGES, SplitResult, line_labels, split
 
 DATE = "2024-05-01T12:00:00.000000"
 
@@ -160,7 +160,7 @@ def test_different_hash_seed_gives_same_bytes(tmp_path: Path) -> None:
     src = write_lines(tmp_path / "in.manifest", lines)
     res = split(src, tmp_path / "here_tr", tmp_path / "here_te", seed=3, group_by=r"/(\w)/\d")
     expected = (Path(res.train_path).read_bytes(), Path(res.test_path).read_bytes())
-    code = ("import sys; from manifestkit.split import split; "
+    code = ("import sys; from manifestkit.splitting import split; "
             "split(sys.argv[1], sys.argv[2], sys.argv[3], seed=3, group_by=r'/(\\w)/\\d')")
     for hashseed in ("1", "4242"):
         tr, te = tmp_path / f"h{hashseed}_tr", tmp_path / f"h{hashseed}_te"

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from test_split import cls_line, det_line
 from test_split_props import GROUP_RX, fractions, manifests, seeds
 
-split_mod = importlib.import_module("manifestkit.split")
+split_mod = importlib.import_module("manifestkit.splitting")
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 from test_split import cls_line, det_line, gt_multilabel_line
 from test_split_props import GROUP_RX, manifests
 
-from manifestkit.split import line_labels, split
+from manifestkit.splitting import line_labels, split
 
 # The module itself: the package's `split` attribute is the function.
-split_mod = importlib.import_module("manifestkit.split")
+split_mod = importlib.import_module("manifestkit.splitting")
 
 _FIELDS = ("n", "lab_start", "lab_flat", "box_flat", "key", "flags", "parent", "unions", "names", "ids", "images",
            "boxes", "invalid", "invalid_examples", "start", "ends")

@@ -19,7 +19,7 @@ from test_split import cls_line, det_line, gt_multilabel_line
 
 from manifestkit.errors import ManifestKitError
 from manifestkit.manifest import parse_line
-from manifestkit.split import line_labels, split
+from manifestkit.splitting import line_labels, split
 
 LABELS = ["ant", "bee", "cat", "dog", "eel", "fox"]
 GROUP_RX = r"/(g\d+)/"
@@ -211,7 +211,7 @@ def test_same_seed_same_bytes(lines: list[str], fraction: float, seed: int) -> N
     assert (train1, test1) == (train2, test2)
 
 
-_CHILD = ("import sys; from manifestkit.split import split; "
+_CHILD = ("import sys; from manifestkit.splitting import split; "
           "split(sys.argv[1], sys.argv[2], sys.argv[3], test_fraction=float(sys.argv[4]), seed=int(sys.argv[5]), "
           "group_by=sys.argv[6])")
 

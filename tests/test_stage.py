@@ -1,4 +1,4 @@
-"""manifestkit.stage against a real HTTP S3 endpoint (moto's server on 127.0.0.1)."""
+"""manifestkit.stage (manifestkit/staging.py) against a real HTTP S3 endpoint (moto's server on 127.0.0.1)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from imaging import write_image
 from manifestkit.cli import app
 from manifestkit.errors import ManifestError, ManifestKitError
-from manifestkit.stage import SHA256_METADATA, StageResult, _local_path, bucket_region, stage
+from manifestkit.staging import SHA256_METADATA, StageResult, _local_path, bucket_region, stage
 from s3server import (  # noqa: F401
     inject_error,
     make_s3_client,

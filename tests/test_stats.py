@@ -17,7 +17,7 @@ from manifestkit.cli import app
 from manifestkit.errors import ManifestError
 from manifestkit.manifest import write_manifest
 from manifestkit.model import Box, Dataset, ImageItem, Task, box_too_small
-from manifestkit.stats import (
+from manifestkit.datastats import (
     AREA_BUCKETS,
     ASPECT_BUCKETS,
     BOXES_PER_IMAGE_BUCKETS,

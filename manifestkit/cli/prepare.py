@@ -10,8 +10,8 @@ from typing import Annotated, Any, Optional
 import typer
 
 from .. import aws
-from ..prepare import PrepareResult
-from ..prepare import prepare as run_prepare
+from ..pipeline import PrepareResult
+from ..pipeline import prepare as run_prepare
 from ..rekognition import TrainResult
 from ..validation import Report, render_text
 from ._common import app, err, errors_to_exit

@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..split import AUTOSPLIT_MIN_IMAGES, SplitResult
-from ..split import split as split_manifest
+from ..splitting import AUTOSPLIT_MIN_IMAGES, SplitResult
+from ..splitting import split as split_manifest
 from ._common import app, err, errors_to_exit, progress_bar
 
 

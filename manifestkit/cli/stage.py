@@ -12,10 +12,10 @@ from typing import Annotated, Optional
 import typer
 
 from .. import aws
-from ..policy import PolicyReport
-from ..policy import policy as run_policy
-from ..stage import StageResult, write_stage_report
-from ..stage import stage as run_stage
+from ..permissions import PolicyReport
+from ..permissions import policy as run_policy
+from ..staging import StageResult, write_stage_report
+from ..staging import stage as run_stage
 from ._common import app, err, errors_to_exit
 
 Profile = Annotated[Optional[str], typer.Option("--profile", help="AWS profile (default: the standard chain).")]

@@ -9,8 +9,8 @@ from typing import Annotated, Optional
 import typer
 
 from .. import report as report_lib
-from ..stats import ManifestStats, Stats
-from ..stats import stats as compute_stats
+from ..datastats import ManifestStats, Stats
+from ..datastats import stats as compute_stats
 from ._common import app, err, errors_to_exit, progress_bar
 
 Manifest = Annotated[Path, typer.Argument(help="The (training) manifest.", dir_okay=False)]

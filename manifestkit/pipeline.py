@@ -2,7 +2,7 @@
 
 Each step is the library function of its own command (:func:`~manifestkit.convert.convert_coco` /
 :func:`~manifestkit.convert.convert_folders`, :func:`~manifestkit.validation.validate`,
-:func:`~manifestkit.split.split`, :func:`~manifestkit.stage.stage`,
+:func:`~manifestkit.splitting.split`, :func:`~manifestkit.staging.stage`,
 :func:`~manifestkit.rekognition.train`), so ``prepare`` behaves exactly like the commands run one after
 the other. It stops before anything reaches S3 when validation predicts that Rekognition would fail, and
 before training when staging did not put every image and manifest in place.
@@ -24,10 +24,10 @@ from .errors import ManifestKitError
 from .model import Summary
 from .rekognition import Clock, StatusUpdate, TrainResult
 from .rekognition import train as train_version
-from .split import SplitResult
-from .split import split as split_manifest
-from .stage import StageResult
-from .stage import stage as stage_manifests
+from .splitting import SplitResult
+from .splitting import split as split_manifest
+from .staging import StageResult
+from .staging import stage as stage_manifests
 from .uris import normalize_prefix
 from .validation import Report, validate
 

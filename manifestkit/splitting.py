@@ -576,7 +576,7 @@ def _tail_worker() -> None:
 #: __init__ (which imports every command, boto3 included) is not run and the worker starts in a tenth of a second.
 _WORKER = ("import sys, types; pkg = types.ModuleType(sys.argv[1]); pkg.__path__ = [sys.argv[2]]; "
            "sys.modules[sys.argv[1]] = pkg; from importlib import import_module; "
-           "import_module(sys.argv[1] + '.split')._tail_worker()")
+           "import_module(sys.argv[3])._tail_worker()")
 
 
 def _start_tail(path: str, start: int, seed: int, rx: re.Pattern[str] | None) -> subprocess.Popen[bytes] | None:
@@ -586,7 +586,7 @@ def _start_tail(path: str, start: int, seed: int, rx: re.Pattern[str] | None) ->
         return None  # an application embedding Python: its executable is not an interpreter to start
     try:
         proc = subprocess.Popen([sys.executable, "-c", _WORKER, __package__ or "manifestkit",
-                                 os.path.dirname(os.path.abspath(__file__))],
+                                 os.path.dirname(os.path.abspath(__file__)), __name__],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     except (OSError, ValueError):
         return None
