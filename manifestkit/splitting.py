@@ -18,6 +18,8 @@ seed give byte-identical outputs on any machine and Python version.
 
 from __future__ import annotations
 
+import functools
+import gc
 import hashlib
 import operator
 import os
@@ -32,7 +34,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from itertools import accumulate, compress, islice, repeat
-from typing import Any, BinaryIO, Union
+from typing import Any, BinaryIO, TypeVar, Union
 
 import msgspec
 
@@ -1239,6 +1241,27 @@ def _copy_lines(fp: BinaryIO, lines: _Lines, part: bytearray, train: BinaryIO, t
     return last
 
 
+_T = TypeVar("_T")
+
+
+def _gc_paused(fn: Callable[..., _T]) -> Callable[..., _T]:
+    """Run ``fn`` with the cyclic garbage collector paused (and restored after). A large split allocates
+    millions of small acyclic objects; the collections they trigger cost about 5 % of its time."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> _T:
+        was = gc.isenabled()
+        gc.disable()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if was:
+                gc.enable()
+
+    return wrapper
+
+
+@_gc_paused
 def split(manifest: str | os.PathLike[str], train_out: str | os.PathLike[str], test_out: str | os.PathLike[str],
           *, test_fraction: float | str | Fraction = 0.2, seed: int = 0,
           group_by: str | re.Pattern[str] | None = None, images: str | os.PathLike[str] | None = None,

@@ -585,3 +585,19 @@ def test_cli_help() -> None:
 def test_autosplit_rule_constant() -> None:
     # 20 % of a label is a whole image from 5 images on: the documented prediction threshold.
     assert AUTOSPLIT_MIN_IMAGES == 5
+
+
+def test_split_pauses_the_garbage_collector_and_restores_it(tmp_path: Path) -> None:
+    import gc
+
+    src = tmp_path / "in.manifest"
+    src.write_text("".join(cls_line(f"s3://bkt/a/{i}.jpg", "a" if i % 2 else "b") + "\n" for i in range(20)))
+    assert gc.isenabled()
+    split(src, tmp_path / "tr", tmp_path / "te")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        split(src, tmp_path / "tr", tmp_path / "te")
+        assert not gc.isenabled()  # a caller's choice is left as it was
+    finally:
+        gc.enable()
