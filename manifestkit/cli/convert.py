@@ -47,6 +47,13 @@ Report = Annotated[Optional[Path], typer.Option("--report", help="Also write the
 LabelAttr = Annotated[Optional[str], typer.Option("--label-attribute",
                                                   help="Label attribute name (default: 'label' for image "
                                                        "labels, 'bounding-box' for boxes).")]
+CrowdOpt = Annotated[Crowd, typer.Option("--crowd", help="iscrowd=1 annotations: skip them or keep them as boxes.")]
+BadBoxesOpt = Annotated[BadBoxes, typer.Option("--bad-boxes", help="Boxes running off the image.")]
+KeepEmpty = Annotated[bool, typer.Option("--keep-empty", help="Write images that have no boxes.")]
+SkipMissingImages = Annotated[bool, typer.Option("--skip-missing", help="Leave out images that are missing.")]
+SkipInvalidFiles = Annotated[bool, typer.Option("--skip-invalid",
+                                                help="Leave out corrupt images, broken or outside links and "
+                                                     "undecodable names instead of failing.")]
 CreationDate = Annotated[Optional[str], typer.Option("--creation-date",
                                                      help="creation-date to write (ISO 8601, UTC); default: "
                                                           "SOURCE_DATE_EPOCH, else now.")]
@@ -83,16 +90,13 @@ def coco(
     report: Report = None,
     label_attribute: LabelAttr = None,
     creation_date: CreationDate = None,
-    crowd: Annotated[Crowd, typer.Option(help="iscrowd=1 annotations: skip them or keep them as boxes.")]
-    = Crowd.skip,
-    bad_boxes: Annotated[BadBoxes, typer.Option("--bad-boxes", help="Boxes running off the image.")]
-    = BadBoxes.clip,
-    keep_empty: Annotated[bool, typer.Option("--keep-empty", help="Write images that have no boxes.")] = False,
+    crowd: CrowdOpt = Crowd.skip,
+    bad_boxes: BadBoxesOpt = BadBoxes.clip,
+    keep_empty: KeepEmpty = False,
     trust_sizes: Annotated[bool, typer.Option("--trust-sizes",
                                               help="Take width/height from the COCO file; open no image.")]
     = False,
-    skip_missing: Annotated[bool, typer.Option("--skip-missing", help="Leave out images that are missing.")]
-    = False,
+    skip_missing: SkipMissingImages = False,
 ) -> None:
     """Convert a COCO detection file into an object-detection manifest.
 
@@ -117,9 +121,7 @@ def folders(
     report: Report = None,
     label_attribute: LabelAttr = None,
     creation_date: CreationDate = None,
-    skip_invalid: Annotated[bool, typer.Option("--skip-invalid",
-                                               help="Leave out corrupt images, broken or outside links and "
-                                                    "undecodable names instead of failing.")] = False,
+    skip_invalid: SkipInvalidFiles = False,
 ) -> None:
     """Convert a folder-per-label tree into an image-level (classification) manifest.
 

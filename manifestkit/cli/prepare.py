@@ -15,7 +15,8 @@ from ..pipeline import prepare as run_prepare
 from ..rekognition import TrainResult
 from ..validation import Report, render_text
 from ._common import app, err, errors_to_exit
-from .convert import BadBoxes, Crowd, LabelAttr, render_summary
+from .convert import (BadBoxes, BadBoxesOpt, Crowd, CrowdOpt, KeepEmpty, LabelAttr, SkipInvalidFiles,
+                      SkipMissingImages, render_summary)
 from .rekognition import LiveStatus, _watching, render_training_report
 from .split import _fraction, render_split
 from .stage import render_stage
@@ -218,13 +219,10 @@ def coco(
     profile: Profile = None,
     region: Region = None,
     label_attribute: LabelAttr = None,
-    crowd: Annotated[Crowd, typer.Option(help="iscrowd=1 annotations: skip them or keep them as boxes.")]
-    = Crowd.skip,
-    bad_boxes: Annotated[BadBoxes, typer.Option("--bad-boxes", help="Boxes running off the image.")]
-    = BadBoxes.clip,
-    keep_empty: Annotated[bool, typer.Option("--keep-empty", help="Write images that have no boxes.")] = False,
-    skip_missing: Annotated[bool, typer.Option("--skip-missing", help="Leave out images that are missing.")]
-    = False,
+    crowd: CrowdOpt = Crowd.skip,
+    bad_boxes: BadBoxesOpt = BadBoxes.clip,
+    keep_empty: KeepEmpty = False,
+    skip_missing: SkipMissingImages = False,
 ) -> None:
     """Prepare a COCO detection dataset: convert, validate, split, stage, and with --train train it.
 
@@ -265,9 +263,7 @@ def folders(
     profile: Profile = None,
     region: Region = None,
     label_attribute: LabelAttr = None,
-    skip_invalid: Annotated[bool, typer.Option("--skip-invalid",
-                                               help="Leave out corrupt images, broken or outside links and "
-                                                    "undecodable names instead of failing.")] = False,
+    skip_invalid: SkipInvalidFiles = False,
 ) -> None:
     """Prepare a folder-per-label dataset: convert, validate, split, stage, and with --train train it.
 

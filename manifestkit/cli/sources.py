@@ -16,18 +16,17 @@ from ..errors import ManifestKitError
 from ..model import Summary
 from ..sources import detect_format
 from ._common import app, err, errors_to_exit, progress_bar
-from .convert import BadBoxes, CreationDate, LabelAttr, Output, Report, S3Prefix, _finish, convert_app
+from .convert import (BadBoxes, BadBoxesOpt, CreationDate, KeepEmpty, LabelAttr, Output, Report, S3Prefix,
+                      _finish, convert_app)
 
 OptS3Prefix = Annotated[Optional[str], typer.Option(
     "--s3-prefix", help="Where the images will be: s3://BUCKET/PREFIX/ (needed when the source names images by "
                         "relative paths).")]
 Images = Annotated[Optional[Path], typer.Option("--images", help="Folder the image paths are relative to.",
                                                 file_okay=False)]
-KeepEmpty = Annotated[bool, typer.Option("--keep-empty", help="Write images that have no boxes.")]
 SkipInvalid = Annotated[bool, typer.Option("--skip-invalid", help="Leave out malformed annotation files, bad "
                                                                   "lines and corrupt images instead of failing.")]
 SkipMissing = Annotated[bool, typer.Option("--skip-missing", help="Leave out annotations whose image is missing.")]
-BadBoxesOpt = Annotated[BadBoxes, typer.Option("--bad-boxes", help="Boxes running off the image.")]
 
 
 def _convert(fmt: str, source: Path, output: Path, s3_prefix: str | None, report: Path | None,
